@@ -1,0 +1,1 @@
+//! The emulated Azure SQL endpoint: TDS over TCP with TLS, federated (Entra) logins, a few queries.
