@@ -43,7 +43,9 @@ impl Principal {
     /// the object id for users and groups, in GUID (mixed-endian) byte order.
     pub fn sid(&self) -> [u8; 16] {
         match (self.kind, self.app_id) {
-            (PrincipalKind::ServicePrincipal | PrincipalKind::ManagedIdentity, Some(app)) => app.to_bytes_le(),
+            (PrincipalKind::ServicePrincipal | PrincipalKind::ManagedIdentity, Some(app)) => {
+                app.to_bytes_le()
+            }
             _ => self.object_id.to_bytes_le(),
         }
     }
@@ -84,8 +86,12 @@ impl fmt::Display for TokenRejection {
             TokenRejection::BadSignature => f.write_str("the token's signature is invalid"),
             TokenRejection::Expired { .. } => f.write_str("Token is expired"),
             TokenRejection::NotYetValid => f.write_str("the token is not yet valid"),
-            TokenRejection::WrongAudience { found } => write!(f, "the token's audience '{found}' is not accepted"),
-            TokenRejection::WrongIssuer { found } => write!(f, "the token's issuer '{found}' is not trusted"),
+            TokenRejection::WrongAudience { found } => {
+                write!(f, "the token's audience '{found}' is not accepted")
+            }
+            TokenRejection::WrongIssuer { found } => {
+                write!(f, "the token's issuer '{found}' is not trusted")
+            }
         }
     }
 }
