@@ -63,9 +63,11 @@ pub struct DatabaseUser {
     pub name: String,
     /// The 16-byte SID: see [`Principal::sid`].
     pub sid: Vec<u8>,
+    /// `E` (user, application, managed identity) or `X` (group).
     pub user_type: UserType,
     /// Fixed roles the user was added to, lower-case.
     pub roles: BTreeSet<String>,
+    /// Permissions granted with `GRANT … TO [user]`.
     pub grants: BTreeSet<Grant>,
 }
 
@@ -73,16 +75,21 @@ pub struct DatabaseUser {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DbError {
+    /// The database does not exist.
     #[error("database '{0}' does not exist; create it with Databases::create_database or SqlEndpointConfig::databases")]
     NoSuchDatabase(String),
+    /// A user of that name exists (SQL Server message 15023).
     #[error("User, group, or role '{0}' already exists in the current database.")]
     UserExists(String),
+    /// A user with that SID exists under another name (15063).
     #[error("A user with SID 0x{sid} already exists in the current database as '{existing}'.")]
     SidExists { sid: String, existing: String },
+    /// No such user (15151).
     #[error(
         "Cannot find the user '{0}', because it does not exist or you do not have permission."
     )]
     NoSuchUser(String),
+    /// No such fixed role (15151).
     #[error(
         "Cannot alter the role '{0}', because it does not exist or you do not have permission."
     )]

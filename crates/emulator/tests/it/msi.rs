@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use mssql_entra_emulator::sql::LoginStage;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::*;
@@ -91,6 +92,13 @@ fn active_directory_msi_logs_in_end_to_end() {
         2,
         "one identity-endpoint call per connect"
     );
+
+    // Cut off right after the 0x08 token message: the driver reports a broken link.
+    s.faults().drop_connection(LoginStage::AfterFedAuthToken, 1);
+    let e = connect(&s.conn_str("appdb", "Authentication=ActiveDirectoryMsi;Encrypt=yes"))
+        .map(|_| ())
+        .unwrap_err();
+    assert!(diag(&e).0.starts_with("08"), "{}", diag(&e).2);
 
     // The same identity against a database where it has no user.
     let e = connect(&s.conn_str("otherdb", "Authentication=ActiveDirectoryMsi;Encrypt=yes"))

@@ -97,3 +97,39 @@ fn config_debug_does_not_show_the_private_key() {
     assert!(!dbg.contains("key"), "{dbg}");
     assert!(dbg.contains("2 certificate(s)"), "{dbg}");
 }
+
+#[test]
+fn echo_bit_policy() {
+    // ODBC 18 sets fFedAuthEcho only on fully encrypted sessions; insisting on it in clear text refuses the login.
+    let s = Server::start_with(|c| {
+        c.encryption = Encryption::NotSupported;
+        c.fedauth_echo = mssql_entra_emulator::sql::EchoPolicy::Always;
+    });
+    let e = s
+        .connect_token(APP_TOKEN, "appdb", "Encrypt=no")
+        .map(|_| ())
+        .unwrap_err();
+    let (_, native, text) = diag(&e);
+    assert_eq!(native, 18456);
+    assert!(text.contains("fFedAuthEcho"), "{text}");
+    // With the default policy the same client is fine, and a fully encrypted one is checked (and passes).
+    let s = Server::start_with(|c| c.encryption = Encryption::NotSupported);
+    s.connect_token(APP_TOKEN, "appdb", "Encrypt=no").unwrap();
+}
+
+#[test]
+fn server_nonce_is_appended_to_the_access_token_by_the_driver() {
+    let s = Server::start_with(|c| c.send_nonce = true);
+    let conn = s.connect_token(APP_TOKEN, "appdb", "Encrypt=yes").unwrap();
+    assert_eq!(suser(&conn), app().login_name());
+}
+
+#[test]
+fn public_handles_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<mssql_entra_emulator::sql::SqlEndpoint>();
+    check::<mssql_entra_emulator::sql::Databases>();
+    check::<mssql_entra_emulator::sql::SqlFaults>();
+    check::<mssql_entra_emulator::sql::SqlStats>();
+    check::<mssql_entra_emulator::sql::SqlEndpointConfig>();
+}
