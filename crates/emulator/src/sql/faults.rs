@@ -4,6 +4,10 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::Notify;
+
+use crate::Secret;
+
 /// Where a session can be cut off during login.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -24,11 +28,19 @@ struct Knobs {
     transient: u32,
 }
 
-/// A cheap, cloneable handle on the SQL endpoint's fault knobs. Each knob applies to the next logins and is
-/// consumed as they happen.
+/// Ends logged-in sessions on demand: a generation number, and a wake-up for sessions waiting on their client.
+#[derive(Debug, Default)]
+struct KillSwitch {
+    generation: AtomicU64,
+    notify: Notify,
+}
+
+/// A cheap, cloneable handle on the SQL endpoint's fault knobs. Each login knob applies to the next logins and
+/// is consumed as they happen.
 #[derive(Clone, Debug, Default)]
 pub struct SqlFaults {
     knobs: Arc<Mutex<Knobs>>,
+    kill: Arc<KillSwitch>,
 }
 
 impl SqlFaults {
@@ -60,7 +72,15 @@ impl SqlFaults {
         self.lock().transient = times;
     }
 
-    /// Turns every knob off.
+    /// Closes every logged-in session now (TLS close_notify, then TCP FIN), as a failover or a network break
+    /// would; the clients notice at their next request. Sessions still logging in are not touched.
+    /// A client that negotiated session recovery (ODBC: `ConnectRetryCount` > 0) reconnects silently.
+    pub fn kill_sessions(&self) {
+        self.kill.generation.fetch_add(1, Ordering::SeqCst);
+        self.kill.notify.notify_waiters();
+    }
+
+    /// Turns every login knob off.
     pub fn clear(&self) {
         *self.lock() = Knobs::default();
     }
@@ -75,6 +95,23 @@ impl SqlFaults {
 
     pub(crate) fn login_delay(&self) -> Duration {
         self.lock().login_delay
+    }
+
+    /// The current [`SqlFaults::kill_sessions`] generation; a session remembers it when it logs in.
+    pub(crate) fn kill_generation(&self) -> u64 {
+        self.kill.generation.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once [`SqlFaults::kill_sessions`] was called after `generation` was read.
+    pub(crate) async fn killed_since(&self, generation: u64) {
+        loop {
+            // Created before the check, so a kill between the check and the await still wakes it.
+            let notified = self.kill.notify.notified();
+            if self.kill.generation.load(Ordering::SeqCst) > generation {
+                return;
+            }
+            notified.await;
+        }
     }
 
     pub(crate) fn take_transient(&self) -> bool {
@@ -109,6 +146,10 @@ pub(crate) struct Counters {
     pub(crate) batches: AtomicU64,
     pub(crate) protocol_errors: AtomicU64,
     pub(crate) open_sessions: AtomicU32,
+    pub(crate) recovered_logins: AtomicU64,
+    pub(crate) killed_sessions: AtomicU64,
+    /// The bearer token of each recovered login, in order (for tests: the driver re-sends a saved token).
+    pub(crate) recovered_tokens: Mutex<Vec<Secret>>,
 }
 
 /// A cheap, cloneable handle on the SQL endpoint's counters.
@@ -147,6 +188,26 @@ impl SqlStats {
     pub fn open_sessions(&self) -> u32 {
         self.counters.open_sessions.load(Ordering::Relaxed)
     }
+
+    /// Logins that recovered a broken session (LOGIN7 with SESSIONRECOVERY data) and were answered with
+    /// LOGINACK; they are counted in [`SqlStats::logins_ok`] too.
+    pub fn recovered_logins(&self) -> u64 {
+        self.counters.recovered_logins.load(Ordering::Relaxed)
+    }
+
+    /// The access token each recovered login carried, oldest first. A secret: compare it, never print it.
+    pub fn recovered_login_tokens(&self) -> Vec<Secret> {
+        self.counters
+            .recovered_tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Logged-in sessions closed by [`SqlFaults::kill_sessions`].
+    pub fn killed_sessions(&self) -> u64 {
+        self.counters.killed_sessions.load(Ordering::Relaxed)
+    }
 }
 
 #[cfg(test)]
@@ -164,5 +225,27 @@ mod tests {
         f.transient_errors(1);
         assert!(f.take_transient());
         assert!(!f.take_transient());
+    }
+
+    #[tokio::test]
+    async fn kill_sessions_wakes_sessions_of_older_generations_only() {
+        let f = SqlFaults::default();
+        let before = f.kill_generation();
+        let waiter = tokio::spawn({
+            let f = f.clone();
+            async move { f.killed_since(before).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        f.kill_sessions();
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("woken by the kill")
+            .expect("task");
+        // A session that logged in after the kill is not affected by it.
+        let after = f.kill_generation();
+        assert_eq!(after, before + 1);
+        let late = tokio::time::timeout(Duration::from_millis(50), f.killed_since(after)).await;
+        assert!(late.is_err(), "a newer session must survive an older kill");
     }
 }

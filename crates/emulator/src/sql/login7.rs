@@ -66,7 +66,36 @@ pub(crate) struct Login7 {
     pub(crate) fedauth: Option<FedAuthRequest>,
     /// Ids of every feature the client asked for, in order (for logs and tests).
     pub(crate) feature_ids: Vec<u8>,
+    /// `None` when the client did not ask for connection resiliency (ODBC: `ConnectRetryCount=0`).
+    pub(crate) session_recovery: Option<SessionRecovery>,
 }
+
+/// The SESSIONRECOVERY feature (id 0x01, MS-TDS §2.2.6.4): connection resiliency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SessionRecovery {
+    /// FeatureDataLen 0: a first login that asks the server to allow a later silent reconnect.
+    Initial,
+    /// A reconnect of a broken session, carrying the state the client wants back.
+    Reconnect(RecoveryState),
+}
+
+/// The session state a reconnecting client sends. ODBC 18 sends (lab): InitLength DWORD, then the state at
+/// login (database B_VARCHAR, collation BYTELEN + 5 bytes, language B_VARCHAR, session states), then
+/// CurrentLength DWORD and the changes since (the same fields, empty when nothing changed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RecoveryState {
+    /// The database at the original login.
+    pub(crate) initial_database: String,
+    /// The language at the original login.
+    pub(crate) initial_language: String,
+    /// The database at the time of the break, when it changed since the login.
+    pub(crate) current_database: Option<String>,
+    /// Session states the client restores, initial then current.
+    pub(crate) states: SessionStates,
+}
+
+/// (StateId, StateValue) pairs of a SessionStateDataSet.
+pub(crate) type SessionStates = Vec<(u8, Vec<u8>)>;
 
 /// Parses LOGIN7. `server_sent_nonce` says whether our PRELOGIN answer carried NONCEOPT, which decides whether a
 /// SecurityToken is followed by 32 nonce bytes.
@@ -132,6 +161,7 @@ pub(crate) fn parse(payload: &[u8], server_sent_nonce: bool) -> Result<Login7, P
     let database = text("Database", database)?;
 
     let mut fedauth = None;
+    let mut session_recovery = None;
     let mut feature_ids = Vec::new();
     if flags3 & 0x10 != 0 && extension.1 != 0 {
         let (ib, cb) = extension;
@@ -160,8 +190,11 @@ pub(crate) fn parse(payload: &[u8], server_sent_nonce: bool) -> Result<Login7, P
             let len = fr.u32_le("FeatureDataLen")? as usize;
             let data = fr.take(len, "FeatureData")?;
             feature_ids.push(id);
-            if id == 0x02 {
-                fedauth = Some(parse_fedauth(data, server_sent_nonce)?);
+            match id {
+                0x01 if data.is_empty() => session_recovery = Some(SessionRecovery::Initial),
+                0x01 => session_recovery = Some(SessionRecovery::Reconnect(parse_recovery(data)?)),
+                0x02 => fedauth = Some(parse_fedauth(data, server_sent_nonce)?),
+                _ => {}
             }
         }
     }
@@ -176,6 +209,7 @@ pub(crate) fn parse(payload: &[u8], server_sent_nonce: bool) -> Result<Login7, P
         database,
         fedauth,
         feature_ids,
+        session_recovery,
     })
 }
 
@@ -220,6 +254,54 @@ fn parse_fedauth(data: &[u8], server_sent_nonce: bool) -> Result<FedAuthRequest,
         }
         other => Ok(FedAuthRequest::Unsupported { library: other }),
     }
+}
+
+fn parse_recovery(data: &[u8]) -> Result<RecoveryState, ParseError> {
+    const WHAT: &str = "LOGIN7 SESSIONRECOVERY feature";
+    let mut r = Reader::new(data, WHAT);
+    let init_len = r.u32_le("InitSessionRecoveryData length")? as usize;
+    let init = r.take(init_len, "InitSessionRecoveryData")?;
+    let (initial_database, initial_language, mut states) = recovery_block(init)?;
+    let current_len = r.u32_le("SessionRecoveryDataToSend length")? as usize;
+    let current = r.take(current_len, "SessionRecoveryDataToSend")?;
+    let (current_database, _, current_states) = recovery_block(current)?;
+    if r.remaining() != 0 {
+        return Err(ParseError::new(
+            WHAT,
+            format!("{} unexpected bytes after the session state", r.remaining()),
+        ));
+    }
+    states.extend(current_states);
+    Ok(RecoveryState {
+        initial_database,
+        initial_language,
+        current_database: Some(current_database).filter(|d| !d.is_empty()),
+        states,
+    })
+}
+
+/// Database, collation (skipped), language and session states of one half of the recovery data.
+fn recovery_block(block: &[u8]) -> Result<(String, String, SessionStates), ParseError> {
+    const WHAT: &str = "LOGIN7 SESSIONRECOVERY state";
+    let mut r = Reader::new(block, WHAT);
+    fn b_varchar(r: &mut Reader<'_>, field: &'static str) -> Result<String, ParseError> {
+        let cch = usize::from(r.u8(field)?);
+        utf16le(r.take(cch * 2, field)?, WHAT)
+    }
+    let database = b_varchar(&mut r, "RecoveryDatabase")?;
+    let collation_len = usize::from(r.u8("RecoveryCollation length")?);
+    r.take(collation_len, "RecoveryCollation")?;
+    let language = b_varchar(&mut r, "RecoveryLanguage")?;
+    let mut states = Vec::new();
+    while r.remaining() > 0 {
+        let id = r.u8("StateId")?;
+        let len = match r.u8("StateLen")? {
+            0xFF => r.u32_le("StateLen (long form)")? as usize,
+            n => usize::from(n),
+        };
+        states.push((id, r.take(len, "StateValue")?.to_vec()));
+    }
+    Ok((database, language, states))
 }
 
 /// Parses the 0x08 message: DataLen, TokenLen, the UTF-16LE token (trailing NULs dropped) and an optional nonce.
@@ -379,6 +461,47 @@ pub(crate) mod tests {
         let (t, nonce) = parse_fedauth_token(&msg).unwrap();
         assert_eq!(t.expose(), "FAKE-IMDS-TOKEN.xxxxxxxx");
         assert_eq!(nonce, None);
+    }
+
+    /// The SESSIONRECOVERY data ODBC 18.6 sent on a reconnect (lab): `appdb`, Latin1_General CI_AS,
+    /// `us_english`, no session states, and nothing changed since the login.
+    const ODBC_RECOVERY_DATA: &[u8] = &[
+        0x26, 0, 0, 0, 0x05, b'a', 0, b'p', 0, b'p', 0, b'd', 0, b'b', 0, 0x05, 0x09, 0x04, 0xD0,
+        0x00, 0x34, 0x0A, b'u', 0, b's', 0, b'_', 0, b'e', 0, b'n', 0, b'g', 0, b'l', 0, b'i', 0,
+        b's', 0, b'h', 0, 0x03, 0, 0, 0, 0, 0, 0,
+    ];
+
+    #[test]
+    fn parses_session_recovery_requests() {
+        let (id, fedauth) = security_token_feature("eyJ0eXAi.x.y", true);
+        let initial = parse(
+            &build_login7("appdb", &[(0x01, Vec::new()), (id, fedauth.clone())]),
+            false,
+        )
+        .expect("initial");
+        assert_eq!(initial.session_recovery, Some(SessionRecovery::Initial));
+        let reconnect = parse(
+            &build_login7(
+                "appdb",
+                &[(0x01, ODBC_RECOVERY_DATA.to_vec()), (id, fedauth.clone())],
+            ),
+            false,
+        )
+        .expect("reconnect");
+        let Some(SessionRecovery::Reconnect(state)) = reconnect.session_recovery else {
+            panic!("a reconnect: {:?}", reconnect.session_recovery);
+        };
+        assert_eq!(state.initial_database, "appdb");
+        assert_eq!(state.initial_language, "us_english");
+        assert_eq!(state.current_database, None);
+        assert!(state.states.is_empty());
+        let without =
+            parse(&build_login7("appdb", &[(id, fedauth.clone())]), false).expect("plain");
+        assert_eq!(without.session_recovery, None);
+        // A state that runs past its block is refused, not read out of bounds.
+        let mut bad = ODBC_RECOVERY_DATA.to_vec();
+        bad[0] = 0x40;
+        assert!(parse(&build_login7("appdb", &[(0x01, bad), (id, fedauth)]), false).is_err());
     }
 
     #[test]

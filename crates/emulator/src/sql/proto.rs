@@ -383,9 +383,21 @@ impl Tokens {
         });
     }
 
-    /// FEATUREEXTACK with a single FEDAUTH entry.
-    pub(crate) fn feature_ext_ack_fedauth(&mut self, nonce: Option<&[u8; 32]>) {
+    /// FEATUREEXTACK with a FEDAUTH entry, preceded by a SESSIONRECOVERY entry when `session_recovery` is
+    /// `Some` (its data: the initial session state, a SessionStateDataSet, possibly empty).
+    pub(crate) fn feature_ext_ack(
+        &mut self,
+        nonce: Option<&[u8; 32]>,
+        session_recovery: Option<&[u8]>,
+    ) {
         self.buf.push(0xAE);
+        if let Some(state) = session_recovery {
+            self.buf.push(0x01);
+            // Bounded by the caller: a few bytes of session state.
+            self.buf
+                .extend_from_slice(&(state.len() as u32).to_le_bytes());
+            self.buf.extend_from_slice(state);
+        }
         self.buf.push(0x02);
         match nonce {
             Some(n) => {
@@ -490,6 +502,25 @@ pub(crate) enum Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn feature_ext_ack_puts_session_recovery_before_fedauth() {
+        let mut t = Tokens::new();
+        t.feature_ext_ack(None, None);
+        assert_eq!(t.into_bytes(), [0xAE, 0x02, 0, 0, 0, 0, 0xFF]);
+        let mut t = Tokens::new();
+        t.feature_ext_ack(None, Some(&[]));
+        assert_eq!(
+            t.into_bytes(),
+            [0xAE, 0x01, 0, 0, 0, 0, 0x02, 0, 0, 0, 0, 0xFF]
+        );
+        let mut t = Tokens::new();
+        t.feature_ext_ack(Some(&[9; 32]), Some(&[0x00, 0x01, 0x01]));
+        let b = t.into_bytes();
+        assert_eq!(&b[..9], [0xAE, 0x01, 3, 0, 0, 0, 0x00, 0x01, 0x01]);
+        assert_eq!(&b[9..14], [0x02, 32, 0, 0, 0]);
+        assert_eq!(b.len(), 14 + 32 + 1);
+    }
 
     #[test]
     fn framing_splits_at_packet_size_with_eom_on_the_last_packet() {

@@ -18,7 +18,7 @@ use tracing::{debug, info};
 use super::batch::{self, Expr, Statement};
 use super::db::{DbError, SessionUser};
 use super::faults::LoginStage;
-use super::login7::{self, BearerToken, FedAuthRequest, Login7};
+use super::login7::{self, BearerToken, FedAuthRequest, Login7, SessionRecovery};
 use super::prelogin::{self, Negotiated, ServerPrelogin, ENCRYPT_NOT_SUP};
 use super::proto::{
     self, PacketType, ServerMessage, Tokens, Value, CURCMD_SELECT, DEFAULT_PACKET_SIZE, DONE_ATTN,
@@ -28,6 +28,7 @@ use super::proto::{
 use super::wire::{Message, Wire, WireError};
 use super::{Databases, EchoPolicy, Encryption, SqlFaults, SqlStats};
 use crate::model::{LoginAuthority, Principal, TokenRejection};
+use crate::Secret;
 
 /// The SQL Server version the emulator reports (Azure SQL Database's 12.0.2000.8).
 pub(crate) const SERVER_VERSION: (u8, u8, u16) = (12, 0, 2000);
@@ -42,6 +43,7 @@ pub(crate) struct Shared {
     pub(crate) encryption: Encryption,
     pub(crate) echo: EchoPolicy,
     pub(crate) send_nonce: bool,
+    pub(crate) session_recovery: bool,
     pub(crate) login_timeout: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) max_message_size: usize,
@@ -88,6 +90,8 @@ struct Session {
     who: SessionUser,
     transaction: Option<u64>,
     next_transaction: u64,
+    /// Ended by [`SqlFaults::kill_sessions`].
+    killed: bool,
 }
 
 pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(shared: Arc<Shared>, stream: S) {
@@ -97,8 +101,13 @@ pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(shared: Arc<Shared>, 
     let spid = shared.next_spid.fetch_add(1, Ordering::Relaxed);
     let mut wire = Wire::new(stream, shared.max_message_size);
     let outcome = tokio::time::timeout(shared.login_timeout, login(&shared, &mut wire, spid)).await;
+    let mut killed = false;
     let result = match outcome {
-        Ok(Ok(mut session)) => serve(&shared, &mut wire, &mut session).await,
+        Ok(Ok(mut session)) => {
+            let served = serve(&shared, &mut wire, &mut session).await;
+            killed = session.killed;
+            served
+        }
         Ok(Err(LoginEnd::Refused)) => Ok(()),
         Ok(Err(LoginEnd::Broken(e))) => Err(e),
         Err(_) => Err(WireError::Io(std::io::Error::new(
@@ -113,7 +122,12 @@ pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(shared: Arc<Shared>, 
             info!(spid, error = %e, "session ended by an error");
         }
     }
-    wire.shutdown().await;
+    // A killed session ends like a broken link: no TLS close_notify, only the socket's close when `wire` drops.
+    // (The driver probes an idle socket before reusing it; a pending close_notify would read as "alive".)
+    if !killed {
+        wire.shutdown().await;
+    }
+    drop(wire);
     counters.open_sessions.fetch_sub(1, Ordering::Relaxed);
 }
 
@@ -337,14 +351,32 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         &packet_size.to_string(),
         &DEFAULT_PACKET_SIZE.to_string(),
     );
-    t.feature_ext_ack_fedauth(client.nonce.as_ref());
+    // Connection resiliency: acknowledged with an empty initial session state (no SET options differ from the
+    // defaults). Without the ack the driver never reconnects.
+    let recovery = login
+        .session_recovery
+        .as_ref()
+        .filter(|_| shared.session_recovery);
+    t.feature_ext_ack(client.nonce.as_ref(), recovery.map(|_| &[][..]));
     t.done(DONE_FINAL, 0, 0);
     // Counted before the client can see the answer, so tests reading the counters never race it.
-    shared
-        .stats
-        .counters
-        .logins_ok
-        .fetch_add(1, Ordering::Relaxed);
+    let counters = &shared.stats.counters;
+    counters.logins_ok.fetch_add(1, Ordering::Relaxed);
+    if let Some(SessionRecovery::Reconnect(state)) = recovery {
+        debug!(
+            spid,
+            initial_database = %state.initial_database,
+            current_database = ?state.current_database,
+            states = state.states.len(),
+            "session recovery login"
+        );
+        counters
+            .recovered_tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Secret::new(token.expose()));
+        counters.recovered_logins.fetch_add(1, Ordering::Relaxed);
+    }
     send(wire, t, DEFAULT_PACKET_SIZE, spid).await?;
     info!(spid, %database, login = %principal.login_name(), "login succeeded");
     Ok(Session {
@@ -355,6 +387,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         who,
         transaction: None,
         next_transaction: 1,
+        killed: false,
     })
 }
 
@@ -542,11 +575,21 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     wire: &mut Wire<S>,
     s: &mut Session,
 ) -> Result<(), WireError> {
+    let generation = shared.faults.kill_generation();
     loop {
-        let msg = match tokio::time::timeout(shared.idle_timeout, wire.read_message()).await {
-            Ok(m) => m?,
-            Err(_) => {
-                debug!(spid = s.spid, "idle timeout");
+        let read = tokio::time::timeout(shared.idle_timeout, wire.read_message());
+        let msg = tokio::select! {
+            r = read => match r {
+                Ok(m) => m?,
+                Err(_) => {
+                    debug!(spid = s.spid, "idle timeout");
+                    return Ok(());
+                }
+            },
+            () = shared.faults.killed_since(generation) => {
+                debug!(spid = s.spid, "fault: session killed");
+                s.killed = true;
+                shared.stats.counters.killed_sessions.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
             }
         };

@@ -3,5 +3,6 @@
 
 mod driver;
 mod emulator;
+mod reconnect;
 mod refusals;
 mod support;

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use mssql_entra_connstr::ConnectionString;
 use mssql_entra_emulator::pki::TestPki;
-use mssql_entra_emulator::sql::{Databases, SqlEndpoint, SqlEndpointConfig, SqlFaults};
+use mssql_entra_emulator::sql::{Databases, SqlEndpoint, SqlEndpointConfig, SqlFaults, SqlStats};
 use mssql_entra_emulator::{LoginAuthority, Principal, PrincipalKind, TokenRejection};
 use mssql_entra_odbc::{Auth, Connector, ConnectorOptions, EntraConnection, RetryPolicy};
 use mssql_entra_token::sources::FnTokenSource;
@@ -188,11 +188,17 @@ pub struct Server {
 impl Server {
     /// `appdb` exists; the admin user is the Entra admin; no database user for the app yet.
     pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    /// As [`Server::start`], with `configure` applied to the endpoint's configuration last.
+    pub fn start_with(configure: impl FnOnce(&mut SqlEndpointConfig)) -> Self {
         init();
         let pki = pki();
         let mut config = SqlEndpointConfig::new(pki.server_chain().to_vec(), pki.server_key());
         config.databases = vec!["appdb".into()];
         config.login_timeout = Duration::from_secs(10);
+        configure(&mut config);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -227,6 +233,10 @@ impl Server {
 
     pub fn faults(&self) -> SqlFaults {
         self.endpoint().faults()
+    }
+
+    pub fn stats(&self) -> SqlStats {
+        self.endpoint().stats()
     }
 
     pub fn logins_ok(&self) -> u64 {
