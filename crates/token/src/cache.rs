@@ -200,6 +200,10 @@ struct SlotState {
     epoch: u64,
     /// The error of the last fetch, when it failed.
     last_error: Option<TokenError>,
+    /// Whether `last_error` is the outcome of a full fetch (retries and deadline included), which callers
+    /// waiting for that flight share. A failed refresh-ahead (one attempt, while the token was still
+    /// valid) is not: a caller that needs a token now makes its own fetch instead of inheriting it.
+    last_error_shared: bool,
     /// After a failed refresh-ahead, no new attempt before this time.
     not_before: Option<OffsetDateTime>,
     /// Consecutive failed refresh-ahead attempts, for the backoff.
@@ -501,6 +505,7 @@ impl TokenSource for CachedTokenSource {
                     tracing::warn!(error = %err, retry_in = ?wait, expires_on = %cached.token.expires_on,
                         "refresh-ahead failed; serving the current token while it stays valid");
                     state.last_error = Some(err);
+                    state.last_error_shared = false;
                     Ok(cached.token)
                 }
             };
@@ -528,7 +533,11 @@ impl TokenSource for CachedTokenSource {
                 if let Some(c) = state.token.as_ref().filter(|c| now < c.usable_until) {
                     return Ok(c.token.clone());
                 }
-                if let Some(err) = &state.last_error {
+                if let Some(err) = state
+                    .last_error
+                    .as_ref()
+                    .filter(|_| state.last_error_shared)
+                {
                     return Err(err.clone());
                 }
             }
@@ -549,6 +558,7 @@ impl TokenSource for CachedTokenSource {
             }
             Err(err) => {
                 state.last_error = Some(err.clone());
+                state.last_error_shared = true;
                 Err(err)
             }
         }
