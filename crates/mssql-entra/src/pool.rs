@@ -14,7 +14,8 @@ use crate::settings::{PoolSettings, Settings};
 
 /// Default `OPTIONS.pool.max_lifetime`.
 pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
-/// A pooled token-mode connection is retired this long before its token expires.
+/// A pooled token-mode connection is retired this long before its token expires, or after four
+/// fifths of the token's remaining life at connect time when that is shorter (short-lived tokens).
 pub const TOKEN_EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 
 /// A connection owned by the pool: the [`EntraConnection`] and when it was opened.
@@ -22,6 +23,8 @@ pub const TOKEN_EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 pub struct PoolConnection {
     conn: EntraConnection,
     opened: Instant,
+    /// How long the token had left when the connection was opened; scales the expiry margin.
+    token_life_at_open: Option<Duration>,
 }
 
 impl PoolConnection {
@@ -79,6 +82,7 @@ impl ConnectionManager {
         retire_reason(
             conn.age(),
             conn.token_expires_on(),
+            conn.token_life_at_open,
             self.max_lifetime,
             OffsetDateTime::now_utc(),
         )
@@ -89,6 +93,7 @@ impl ConnectionManager {
 pub(crate) fn retire_reason(
     age: Duration,
     token_expires_on: Option<OffsetDateTime>,
+    token_life_at_open: Option<Duration>,
     max_lifetime: Duration,
     now: OffsetDateTime,
 ) -> Option<&'static str> {
@@ -96,11 +101,21 @@ pub(crate) fn retire_reason(
         return Some("older than the pool's max_lifetime");
     }
     if let Some(expires) = token_expires_on {
-        if expires - now <= TOKEN_EXPIRY_MARGIN {
-            return Some("its access token expires within a minute");
+        if expires - now <= expiry_margin(token_life_at_open) {
+            return Some("its access token is about to expire");
         }
     }
     None
+}
+
+/// How long before its token expires a connection is retired: [`TOKEN_EXPIRY_MARGIN`], or a fifth
+/// of the token's life at connect time when that is shorter, so that a pool fed short-lived tokens
+/// still uses each connection for most of its token's life instead of retiring it at check-out.
+fn expiry_margin(token_life_at_open: Option<Duration>) -> Duration {
+    match token_life_at_open {
+        Some(life) => TOKEN_EXPIRY_MARGIN.min(life / 5),
+        None => TOKEN_EXPIRY_MARGIN,
+    }
 }
 
 impl r2d2::ManageConnection for ConnectionManager {
@@ -109,10 +124,17 @@ impl r2d2::ManageConnection for ConnectionManager {
 
     fn connect(&self) -> Result<PoolConnection, Error> {
         match self.connector.connect() {
-            Ok(conn) => Ok(PoolConnection {
-                conn,
-                opened: Instant::now(),
-            }),
+            Ok(conn) => {
+                let token_life_at_open = conn.token_expires_on().map(|expires| {
+                    let left = expires - OffsetDateTime::now_utc();
+                    Duration::try_from(left).unwrap_or(Duration::ZERO)
+                });
+                Ok(PoolConnection {
+                    conn,
+                    opened: Instant::now(),
+                    token_life_at_open,
+                })
+            }
             Err(e) => {
                 // Kept so that a timed-out `get` can say why; r2d2 keeps only a string.
                 let shared = Arc::new(Error::Odbc(e.clone()));
@@ -162,7 +184,8 @@ pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
 
 /// A connection pool (r2d2) whose new connections always get a valid token from the plan's
 /// shared cached source, and whose connections are retired before `OPTIONS.pool.max_lifetime`
-/// (default 30 min) and a minute before their token expires.
+/// (default 30 min) and before their token expires (a minute before, or a fifth of the token's life
+/// for short-lived tokens).
 ///
 /// Cloning is cheap and shares the pool. [`get`](Self::get) blocks;
 /// [`get_async`](Self::get_async) runs it in `spawn_blocking`.
@@ -279,22 +302,44 @@ mod tests {
     fn retires_on_age_and_token_expiry() {
         let now = OffsetDateTime::now_utc();
         let life = Duration::from_secs(600);
+        let hour = Some(Duration::from_secs(3600));
         assert_eq!(
-            retire_reason(Duration::from_secs(10), None, life, now),
+            retire_reason(Duration::from_secs(10), None, None, life, now),
             None
         );
-        assert!(retire_reason(life, None, life, now).is_some());
+        assert!(retire_reason(life, None, None, life, now).is_some());
         let later = now + time::Duration::minutes(10);
         assert_eq!(
-            retire_reason(Duration::from_secs(10), Some(later), life, now),
+            retire_reason(Duration::from_secs(10), Some(later), hour, life, now),
             None
         );
         let soon = now + time::Duration::seconds(30);
         assert_eq!(
-            retire_reason(Duration::from_secs(10), Some(soon), life, now),
-            Some("its access token expires within a minute")
+            retire_reason(Duration::from_secs(10), Some(soon), hour, life, now),
+            Some("its access token is about to expire")
         );
         let past = now - time::Duration::seconds(1);
-        assert!(retire_reason(Duration::ZERO, Some(past), life, now).is_some());
+        assert!(retire_reason(Duration::ZERO, Some(past), hour, life, now).is_some());
+    }
+
+    #[test]
+    fn the_expiry_margin_scales_down_for_short_lived_tokens() {
+        let now = OffsetDateTime::now_utc();
+        let life = Duration::from_secs(600);
+        let five_seconds = Some(Duration::from_secs(5));
+        // A 5-second token opened just now: usable for four of its five seconds, not retired at once.
+        let in_4500ms = now + time::Duration::milliseconds(4500);
+        assert_eq!(
+            retire_reason(Duration::ZERO, Some(in_4500ms), five_seconds, life, now),
+            None
+        );
+        let in_900ms = now + time::Duration::milliseconds(900);
+        assert!(retire_reason(Duration::ZERO, Some(in_900ms), five_seconds, life, now).is_some());
+        assert_eq!(expiry_margin(five_seconds), Duration::from_secs(1));
+        assert_eq!(
+            expiry_margin(Some(Duration::from_secs(3600))),
+            TOKEN_EXPIRY_MARGIN
+        );
+        assert_eq!(expiry_margin(None), TOKEN_EXPIRY_MARGIN);
     }
 }

@@ -126,7 +126,8 @@ pub struct PoolSettings {
     #[serde(default, deserialize_with = "opt_u32")]
     pub min_idle: Option<u32>,
     /// `max_lifetime`: a connection is retired once it is this old. Default 1800 s (30 min).
-    /// Connections are also retired a minute before their access token expires.
+    /// Connections are also retired before their access token expires (a minute before, or a fifth of
+    /// the token's life for short-lived tokens).
     #[serde(default, deserialize_with = "opt_seconds")]
     pub max_lifetime: Option<Duration>,
     /// `idle_timeout`: an idle connection is closed after this long. Default 600 s.
