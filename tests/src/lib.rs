@@ -1,9 +1,19 @@
-//! Shared helpers for the end-to-end suites in `tests/`: finding the provisioned driver, starting the emulator.
+//! Shared helpers for the end-to-end suites in `tests/`: the provisioned driver, an emulator per test
+//! ([`Lab`]), tests isolated in a child process or a private namespace ([`isolated`]), and the per-mode
+//! connections the suites and `cargo xtask demo` share ([`modes`]).
 //!
 //! The suites themselves live in `tests/it/`. They need the driver stack that `cargo xtask setup` provisions;
 //! `cargo xtask test` sets the environment they read, and [`driver`] finds it when run by a plain `cargo test`.
+//! Everything binds to 127.0.0.1, or to 169.254.169.254 inside a network namespace the test created itself.
 //! This crate is never published and nothing in the product depends on it.
 #![forbid(unsafe_code)]
+
+pub mod isolate;
+pub mod lab;
+pub mod modes;
+
+pub use isolate::{isolated, Isolation};
+pub use lab::Lab;
 
 use std::{
     ffi::OsString,
@@ -48,6 +58,46 @@ pub fn driver() -> &'static Path {
             Err(err) => panic!("{err}"),
         },
     )
+}
+
+/// Connector options for tests: a short login timeout (after a failed token fetch in a driver mode the
+/// driver reports the failure only when it expires) and quick retries.
+pub fn test_options() -> mssql_entra_odbc::ConnectorOptions {
+    mssql_entra_odbc::ConnectorOptions::default()
+        .with_login_timeout(Some(lab::DRIVER_LOGIN_TIMEOUT))
+        .with_retry(mssql_entra_odbc::RetryPolicy {
+            max_attempts: 2,
+            initial_delay: std::time::Duration::from_millis(50),
+            max_delay: std::time::Duration::from_millis(200),
+            max_elapsed: std::time::Duration::from_secs(5),
+        })
+}
+
+/// The first column of the first row of `sql`, as text.
+pub fn scalar(conn: &mssql_entra_odbc::EntraConnection, sql: &str) -> Result<String, String> {
+    use odbc_api::Cursor as _;
+    let mut cursor = conn
+        .connection()
+        .execute(sql, (), None)
+        .map_err(|e| format!("{sql}: {e}"))?
+        .ok_or_else(|| format!("{sql}: no result set"))?;
+    let mut row = cursor
+        .next_row()
+        .map_err(|e| format!("{sql}: {e}"))?
+        .ok_or_else(|| format!("{sql}: no row"))?;
+    let mut buf = Vec::new();
+    if !row
+        .get_text(1, &mut buf)
+        .map_err(|e| format!("{sql}: {e}"))?
+    {
+        return Err(format!("{sql}: NULL"));
+    }
+    String::from_utf8(buf).map_err(|e| format!("{sql}: {e}"))
+}
+
+/// `SELECT SUSER_SNAME()`: the login the server sees.
+pub fn principal(conn: &mssql_entra_odbc::EntraConnection) -> Result<String, String> {
+    scalar(conn, "SELECT SUSER_SNAME()")
 }
 
 /// Where the driver registration was found.

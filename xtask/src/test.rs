@@ -1,13 +1,14 @@
 //! `cargo xtask test`: everything CI runs, in order, failing fast.
 //!
-//! setup → toolchain components → fmt → tidy → clippy → test (with `ODBCSYSINI` pointing at the driver) → features.
+//! setup → toolchain components → fmt → tidy → clippy → test (with `ODBCSYSINI` pointing at the driver) →
+//! valgrind (token-mode end-to-end tests under memcheck, see `valgrind.rs`) → features.
 //! The cheap checks run first so a formatting slip fails in seconds, not after a full build.
 
 use std::{process::Command, time::Instant};
 
 use anyhow::Result;
 
-use crate::{cargo, features, run_cmd, setup, step, tidy};
+use crate::{cargo, features, run_cmd, setup, step, tidy, valgrind};
 
 pub(crate) fn run_all() -> Result<()> {
     let started = Instant::now();
@@ -33,6 +34,9 @@ pub(crate) fn run_all() -> Result<()> {
                 .args(["test", "--workspace"])
                 .env("ODBCSYSINI", &driver.sys_ini),
         )
+    })?;
+    step("valgrind: token-mode end-to-end tests", || {
+        valgrind::run(&driver.sys_ini)
     })?;
     step("features", features::run_all)?;
     eprintln!(

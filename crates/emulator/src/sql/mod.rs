@@ -12,14 +12,17 @@
 //!   `ALTER ROLE … ADD MEMBER`, the two column-key `GRANT`s, `DROP USER`). Anything else is answered with
 //!   error 40517 "… is not supported by the emulator" and the session stays open.
 //!
-//! What it deliberately does not do: run SQL, store tables, SQL authentication, SSPI/Kerberos, MARS, session
-//! recovery (the SESSIONRECOVERY feature is not acknowledged), RPC (answered with an error).
+//! What it deliberately does not do: run SQL, store tables, SQL authentication, SSPI/Kerberos, MARS, RPC
+//! (answered with an error), session state beyond the login (SESSIONRECOVERY is acknowledged with an empty
+//! initial state and a reconnect logs in afresh: SET options are not restored).
 //!
 //! Tokens received from clients are never logged or shown in `Debug` output.
 
 mod batch;
 mod db;
 mod faults;
+#[doc(hidden)]
+pub mod fuzzing;
 mod login7;
 mod prelogin;
 mod proto;
@@ -90,6 +93,10 @@ pub struct SqlEndpointConfig {
     pub fedauth_echo: EchoPolicy,
     /// Send a NONCEOPT in the PRELOGIN answer (the driver then appends it to the access token); off by default.
     pub send_nonce: bool,
+    /// Acknowledge the SESSIONRECOVERY feature (connection resiliency) when LOGIN7 asks for it, as Azure SQL
+    /// does; on by default. The real driver then reconnects a broken idle session silently, logging in again
+    /// with the same access token; off, it reports the broken link (08S01) instead.
+    pub session_recovery: bool,
     /// Longest time from accepting a connection to the end of its login (30 s by default).
     pub login_timeout: Duration,
     /// A logged-in session idle this long is closed (30 minutes by default).
@@ -113,6 +120,7 @@ impl SqlEndpointConfig {
             encryption: Encryption::default(),
             fedauth_echo: EchoPolicy::default(),
             send_nonce: false,
+            session_recovery: true,
             login_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(30 * 60),
             max_message_size: 1 << 20,
@@ -134,6 +142,7 @@ impl fmt::Debug for SqlEndpointConfig {
             .field("encryption", &self.encryption)
             .field("fedauth_echo", &self.fedauth_echo)
             .field("send_nonce", &self.send_nonce)
+            .field("session_recovery", &self.session_recovery)
             .field("login_timeout", &self.login_timeout)
             .field("idle_timeout", &self.idle_timeout)
             .field("max_message_size", &self.max_message_size)
@@ -217,6 +226,7 @@ impl SqlEndpoint {
             encryption: config.encryption,
             echo: config.fedauth_echo,
             send_nonce: config.send_nonce,
+            session_recovery: config.session_recovery,
             login_timeout: config.login_timeout,
             idle_timeout: config.idle_timeout,
             max_message_size: config.max_message_size,
