@@ -6,10 +6,15 @@
 //! It is not part of the product and is never published.
 #![forbid(unsafe_code)]
 
+mod bench;
+mod demo;
 mod features;
+mod fuzz;
 mod setup;
+mod soak;
 mod test;
 mod tidy;
+mod valgrind;
 
 use std::{
     ffi::OsString,
@@ -26,10 +31,19 @@ cargo xtask <command>
 Commands:
   setup [--dir DIR]  provision unixODBC and the Microsoft ODBC Driver 18 (pinned PyPI wheel)
                      into DIR (default: <workspace>/target/driver); print the environment to reuse it
-  test               everything CI runs: setup, fmt, tidy, clippy, test, features
+  test               everything CI runs: setup, fmt, tidy, clippy, test, valgrind, features
+  valgrind           the token-mode end-to-end tests under valgrind (the step `test` runs)
   tidy               layering and documentation checks (also run by `cargo test -p xtask`)
   features           `cargo check` every product crate with each of its features alone
-  demo               not available yet (issue 5): every auth mode against the emulator
+  demo               every auth mode through the real driver against the local emulator, as a table
+                     (runs in a private network namespace it creates: needs root)
+  bench [--quick]    benchmarks against raw odbc-api, pyodbc and tiberius on the emulator, written to
+                     target/bench/report.md (--quick: shorter loops, for development)
+  soak [--threads N] [--minutes M] [--seed S]
+                     the long soak: N threads (8) connecting for M minutes (10) with rotating short
+                     tokens and random token-service faults (its 20-second form runs in `test`)
+  fuzz [--runs N] [--seed S] [--target NAME]
+                     build the libFuzzer targets in fuzz/ and run each for N executions (200000)
   help               this text
 ";
 
@@ -59,6 +73,13 @@ fn try_main() -> Result<()> {
             no_flags("test", &rest)?;
             test::run_all()
         }
+        Some("valgrind") => {
+            no_flags("valgrind", &rest)?;
+            let driver = setup::run(&setup::default_dir())?;
+            step("valgrind: token-mode end-to-end tests", || {
+                valgrind::run(&driver.sys_ini)
+            })
+        }
         Some("tidy") => {
             no_flags("tidy", &rest)?;
             step("tidy", tidy::run)
@@ -67,8 +88,21 @@ fn try_main() -> Result<()> {
             no_flags("features", &rest)?;
             step("features", features::run_all)
         }
+        Some("bench") => {
+            let quick = bench::parse_flags(&rest)?;
+            bench::run(quick)
+        }
         Some("demo") => {
-            bail!("`cargo xtask demo` is not available yet (issue 5): it needs the emulator and the connector")
+            no_flags("demo", &rest)?;
+            demo::run()
+        }
+        Some("soak") => {
+            let soak = soak::parse_flags(rest)?;
+            soak::run(&soak)
+        }
+        Some("fuzz") => {
+            let fuzz = fuzz::parse_flags(rest)?;
+            fuzz::run(&fuzz)
         }
         Some(other) => bail!("unknown command `{other}`; run `cargo xtask help` for the list"),
     }
