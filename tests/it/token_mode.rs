@@ -186,3 +186,50 @@ fn short_lived_tokens_are_renewed() {
     assert_eq!(lab.http_count(Endpoint::TokenV2), 2);
     assert_eq!(lab.logins(), (2, 0));
 }
+
+/// `TOKEN = { source = "developer-tools", tool = "azure-cli" }`: azure_identity's Azure CLI credential runs
+/// `az account get-access-token` through `/bin/sh`. A stand-in `az` on `PATH` (in a child process, so the
+/// test's own `PATH` is untouched) answers with a token the emulator minted for alice, and records the
+/// arguments it was given.
+#[test]
+fn developer_tools_azure_cli() {
+    if !isolated("token_mode::developer_tools_azure_cli", Isolation::Process) {
+        return;
+    }
+    let lab = Lab::start();
+    let token = lab.issue_token(ALICE, Duration::from_secs(3600));
+    let expires_on = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+        + 3600;
+    let bin = std::env::temp_dir().join(format!("mssql-entra-fake-az-{}", std::process::id()));
+    std::fs::create_dir_all(&bin).unwrap();
+    let args_file = bin.join("args");
+    let script = format!(
+        "#!/bin/sh\nprintf '%s ' \"$@\" > '{}'\nprintf '{{\"accessToken\":\"%s\",\"expiresOn\":\"2099-01-01 00:00:00.000000\",\"expires_on\":%s,\"tokenType\":\"Bearer\"}}' '{token}' '{expires_on}'\n",
+        args_file.display()
+    );
+    let az = bin.join("az");
+    std::fs::write(&az, script).unwrap();
+    std::fs::set_permissions(&az, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // This child process runs only this test, so changing its environment races with nothing.
+    std::env::set_var("PATH", path);
+
+    let connector = modes::developer_tools_azure_cli().connector(&lab).unwrap();
+    for _ in 0..2 {
+        let conn = connector.connect().unwrap();
+        assert_eq!(principal(&conn).unwrap(), ALICE);
+    }
+    let args = std::fs::read_to_string(&args_file).unwrap();
+    assert!(
+        args.starts_with("account get-access-token -o json --scope https://database.windows.net"),
+        "az was asked: {args}"
+    );
+    let _ = std::fs::remove_dir_all(&bin);
+}

@@ -198,6 +198,11 @@ pub fn managed_identity_source(client_id: Option<&str>) -> ModeSettings {
     }
 }
 
+/// `TOKEN = { source = "developer-tools", tool = "azure-cli" }`: the Azure CLI on `PATH` supplies the token.
+pub fn developer_tools_azure_cli() -> ModeSettings {
+    ModeSettings::token("{ source = \"developer-tools\", tool = \"azure-cli\" }")
+}
+
 /// `TOKEN = { source = "client-secret", … }` for the demo app.
 pub fn client_secret_source(lab: &Lab) -> ModeSettings {
     ModeSettings::token(&format!(
