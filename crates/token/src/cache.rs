@@ -3,8 +3,9 @@
 use crate::{AccessToken, TokenError, TokenRequestOptions, TokenSource};
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -183,6 +184,9 @@ struct Shared {
     inner: Arc<dyn TokenSource>,
     options: CacheOptions,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
+    /// The slot of the first single scope asked for (almost always the only one: Azure SQL's), found by
+    /// comparing the scope string, without hashing it, taking the map's lock or counting a reference.
+    first: OnceLock<(Box<str>, Arc<Slot>)>,
     jitter_seed: AtomicU64,
 }
 
@@ -263,6 +267,7 @@ impl CachedTokenSource {
                 inner,
                 options,
                 slots: Mutex::new(HashMap::new()),
+                first: OnceLock::new(),
                 jitter_seed: AtomicU64::new(random_seed()),
             }),
         }
@@ -275,10 +280,20 @@ impl CachedTokenSource {
 
     /// Forgets every cached token; the next call goes upstream.
     pub fn clear(&self) {
-        lock(&self.shared.slots).clear();
+        let mut slots = lock(&self.shared.slots);
+        // The first slot outlives the map (it is reachable without it), so its token is dropped in place.
+        if let Some((_, first)) = self.shared.first.get() {
+            lock(&first.state).token = None;
+        }
+        slots.clear();
     }
 
-    fn slot(&self, scopes: &[&str]) -> Arc<Slot> {
+    fn slot(&self, scopes: &[&str]) -> SlotRef<'_> {
+        if let ([one], Some((key, slot))) = (scopes, self.shared.first.get()) {
+            if **key == **one {
+                return SlotRef::First(slot);
+            }
+        }
         // The usual single scope is looked up without building a key string.
         let joined;
         let key = match scopes {
@@ -290,11 +305,31 @@ impl CachedTokenSource {
         };
         let mut slots = lock(&self.shared.slots);
         if let Some(slot) = slots.get(key) {
-            return Arc::clone(slot);
+            return SlotRef::Shared(Arc::clone(slot));
         }
         let slot = Arc::new(Slot::default());
         slots.insert(key.to_owned(), Arc::clone(&slot));
-        slot
+        if scopes.len() == 1 && self.shared.first.get().is_none() {
+            // Under the map's lock, so the first slot and the map's entry for its scope are the same slot.
+            let _ = self.shared.first.set((key.into(), Arc::clone(&slot)));
+        }
+        SlotRef::Shared(slot)
+    }
+}
+
+/// A cache slot: the first scope's borrowed from the cache, any other one shared.
+enum SlotRef<'a> {
+    First(&'a Slot),
+    Shared(Arc<Slot>),
+}
+
+impl Deref for SlotRef<'_> {
+    type Target = Slot;
+    fn deref(&self) -> &Slot {
+        match self {
+            SlotRef::First(slot) => slot,
+            SlotRef::Shared(slot) => slot,
+        }
     }
 }
 
