@@ -214,8 +214,8 @@ struct ClientOut {
     wall_ns: u64,
 }
 
-/// The environment every client child reads.
-#[derive(Debug, Clone)]
+/// The environment every client child reads. `Debug` leaves the token out.
+#[derive(Clone)]
 struct ClientEnv {
     port: u16,
     token: String,
@@ -223,6 +223,18 @@ struct ClientEnv {
     warmup: usize,
     secs: u64,
     threads: usize,
+}
+
+impl std::fmt::Debug for ClientEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientEnv")
+            .field("port", &self.port)
+            .field("n", &self.n)
+            .field("warmup", &self.warmup)
+            .field("secs", &self.secs)
+            .field("threads", &self.threads)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientEnv {
