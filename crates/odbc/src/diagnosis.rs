@@ -93,6 +93,38 @@ pub enum DiagnosisKind {
 }
 
 impl DiagnosisKind {
+    /// Every kind there is, for documentation checks and tooling (each has a section in
+    /// `docs/troubleshooting.md`). A new kind goes here too.
+    pub const ALL: [DiagnosisKind; 27] = [
+        DiagnosisKind::DriverNotInstalled,
+        DiagnosisKind::ConnectionStringConflict,
+        DiagnosisKind::AuthenticationValueRefused,
+        DiagnosisKind::ProvidedInTokenMode,
+        DiagnosisKind::ModeNotSupportedByDriver,
+        DiagnosisKind::InteractiveNotWindows,
+        DiagnosisKind::LoginFailedObjectId,
+        DiagnosisKind::LoginFailedNoUser,
+        DiagnosisKind::LoginFailed,
+        DiagnosisKind::TokenExpired,
+        DiagnosisKind::WrongAudience,
+        DiagnosisKind::PrincipalNotFound,
+        DiagnosisKind::IdentityEndpointUnreachable,
+        DiagnosisKind::IdentityEndpointHttpStatus,
+        DiagnosisKind::NoTokenInResponse,
+        DiagnosisKind::StsNotHttps,
+        DiagnosisKind::TokenFetchTimedOut,
+        DiagnosisKind::KerberosUnavailable,
+        DiagnosisKind::CertificateVerifyFailed,
+        DiagnosisKind::ServerRefusedEncryption,
+        DiagnosisKind::HandshakeFailed,
+        DiagnosisKind::LinkFailure,
+        DiagnosisKind::ServerUnreachable,
+        DiagnosisKind::LoginTimeout,
+        DiagnosisKind::TransientServerError,
+        DiagnosisKind::TokenSourceFailed,
+        DiagnosisKind::CannotOpenDatabase,
+    ];
+
     /// The anchor into `docs/troubleshooting.md`.
     pub const fn anchor(self) -> &'static str {
         match self {
@@ -903,35 +935,7 @@ mod tests {
     #[test]
     fn every_anchor_is_distinct_and_points_into_troubleshooting() {
         use std::collections::HashSet;
-        let kinds = [
-            DiagnosisKind::DriverNotInstalled,
-            DiagnosisKind::ConnectionStringConflict,
-            DiagnosisKind::AuthenticationValueRefused,
-            DiagnosisKind::ProvidedInTokenMode,
-            DiagnosisKind::ModeNotSupportedByDriver,
-            DiagnosisKind::InteractiveNotWindows,
-            DiagnosisKind::LoginFailedObjectId,
-            DiagnosisKind::LoginFailedNoUser,
-            DiagnosisKind::LoginFailed,
-            DiagnosisKind::TokenExpired,
-            DiagnosisKind::WrongAudience,
-            DiagnosisKind::PrincipalNotFound,
-            DiagnosisKind::IdentityEndpointUnreachable,
-            DiagnosisKind::IdentityEndpointHttpStatus,
-            DiagnosisKind::NoTokenInResponse,
-            DiagnosisKind::StsNotHttps,
-            DiagnosisKind::TokenFetchTimedOut,
-            DiagnosisKind::KerberosUnavailable,
-            DiagnosisKind::CertificateVerifyFailed,
-            DiagnosisKind::ServerRefusedEncryption,
-            DiagnosisKind::HandshakeFailed,
-            DiagnosisKind::LinkFailure,
-            DiagnosisKind::ServerUnreachable,
-            DiagnosisKind::LoginTimeout,
-            DiagnosisKind::TransientServerError,
-            DiagnosisKind::TokenSourceFailed,
-            DiagnosisKind::CannotOpenDatabase,
-        ];
+        let kinds = DiagnosisKind::ALL;
         let anchors: HashSet<_> = kinds.iter().map(|k| k.anchor()).collect();
         assert_eq!(anchors.len(), kinds.len());
         assert!(anchors.iter().all(|a| a.starts_with("troubleshooting.md#")));
